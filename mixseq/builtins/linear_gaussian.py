@@ -16,10 +16,87 @@ from mixseq.errors import InputError
 from mixseq.interfaces import DynamicsModel, DynamicsResult, Gaussian, GaussianMessage
 
 
-def _transition(order: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    if order == 1:
-        return torch.ones(1, 1, dtype=dtype, device=device)
-    return torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=dtype, device=device)
+_Means = list[tuple[Tensor, Tensor]]  # per time: (position, velocity), each (batch, source, state)
+_Covs = list[tuple[Tensor, Tensor, Tensor]]  # per time: (pos-pos, pos-vel, vel-vel)
+
+
+# The recursions below spell out the 1×1 and 2×2 algebra (transition [[1, 1], [0, 1]] for
+# order 2) as element-wise operations on (batch, source, state) tensors: generic batched
+# matrix products and LAPACK calls on millions of tiny matrices cost far more.
+
+
+def _forward(precision: Tensor, info: Tensor, m0: Tensor, c00: Tensor, c11: Tensor, q: Tensor,
+             order: int) -> tuple[_Means, _Covs, _Means, _Covs]:
+    """Kalman filter with an information-form update.
+
+    Returns the filtered and the predicted means and covariances per time step.
+    """
+    n_steps = precision.shape[1]
+    m1 = torch.zeros_like(m0)
+    c01 = torch.zeros_like(m0)
+    pred_m, pred_c, filt_m, filt_c = [], [], [], []
+    for t in range(n_steps):
+        if t > 0:
+            if order == 1:
+                c00 = c00 + q
+            else:
+                m0 = m0 + m1
+                c00 = c00 + 2 * c01 + c11
+                c01 = c01 + c11
+                c11 = c11 + q
+        pred_m.append((m0, m1))
+        pred_c.append((c00, c01, c11))
+        lam, h = precision[:, t], info[:, t]
+        scale = 1.0 / (1.0 + lam * c00)
+        residual = (h - lam * m0) * scale
+        if order == 2:
+            m1 = m1 + c01 * residual
+            c11 = c11 - lam * c01.square() * scale
+            c01 = c01 * scale
+        m0 = m0 + c00 * residual
+        c00 = c00 * scale
+        filt_m.append((m0, m1))
+        filt_c.append((c00, c01, c11))
+    return filt_m, filt_c, pred_m, pred_c
+
+
+def _backward(fm: _Means, fc: _Covs, pm: _Means, pc: _Covs, order: int) -> tuple[Tensor, Tensor]:
+    """Rauch–Tung–Striebel smoother. Returns the position mean and variance per time."""
+    n_steps = len(fm)
+    s0, s1 = fm[-1]
+    v00, v01, v11 = fc[-1]
+    means, variances = [s0], [v00]
+    for t in range(n_steps - 2, -1, -1):
+        f00 = fc[t][0]
+        a = pc[t + 1][0]
+        d0 = s0 - pm[t + 1][0]
+        e00 = v00 - a
+        if order == 1:
+            gain = f00 / a
+            s0 = fm[t][0] + gain * d0
+            v00 = f00 + gain.square() * e00
+        else:
+            f01, f11 = fc[t][1], fc[t][2]
+            b, c = pc[t + 1][1], pc[t + 1][2]
+            inv_det = 1.0 / (a * c - b * b)
+            # J = P_f A' P_pred⁻¹ with P_f A' = [[f00+f01, f01], [f01+f11, f11]].
+            r0, r1 = f00 + f01, f01 + f11
+            j00, j01 = (r0 * c - f01 * b) * inv_det, (f01 * a - r0 * b) * inv_det
+            j10, j11 = (r1 * c - f11 * b) * inv_det, (f11 * a - r1 * b) * inv_det
+            d1 = s1 - pm[t + 1][1]
+            e01, e11 = v01 - b, v11 - c
+            s0 = fm[t][0] + j00 * d0 + j01 * d1
+            s1 = fm[t][1] + j10 * d0 + j11 * d1
+            jd00, jd01 = j00 * e00 + j01 * e01, j00 * e01 + j01 * e11
+            jd10, jd11 = j10 * e00 + j11 * e01, j10 * e01 + j11 * e11
+            v00 = f00 + jd00 * j00 + jd01 * j01
+            v01 = f01 + jd00 * j10 + jd01 * j11
+            v11 = f11 + jd10 * j10 + jd11 * j11
+        means.append(s0)
+        variances.append(v00)
+    means.reverse()
+    variances.reverse()
+    return torch.stack(means, dim=1), torch.stack(variances, dim=1)
 
 
 class LinearGaussianDynamicsModel(DynamicsModel):
@@ -72,13 +149,6 @@ class LinearGaussianDynamicsModel(DynamicsModel):
     def extra_repr(self) -> str:
         return f"order={self.order}, state_dim={self.state_dim}"
 
-    def _process_covariance(self, n_state: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """Shape ``(state, order, order)``: noise only on the last internal coordinate."""
-        q = self.process_variance.to(dtype=dtype, device=device).expand(n_state)
-        cov = torch.zeros(n_state, self.order, self.order, dtype=dtype, device=device)
-        cov[:, -1, -1] = q
-        return cov
-
     def e_s_step(
         self,
         message: GaussianMessage,
@@ -90,62 +160,39 @@ class LinearGaussianDynamicsModel(DynamicsModel):
     ) -> DynamicsResult:
         if message.precision_mean.is_complex():
             raise InputError("LinearGaussianDynamicsModel: expected real states, got complex messages")
-        precision = message.precision * time_mask[:, :, None, None].to(message.precision.dtype)
-        info = message.precision_mean * time_mask[:, :, None, None].to(message.precision.dtype)
+        out_dtype = message.precision.dtype
+        # The RTS recursion inverts predicted covariances that are nearly singular when the
+        # process noise is small; in float32 that cancels to zero, so it always runs in float64.
+        dtype = torch.float64
+        valid = time_mask[:, :, None, None].to(dtype)
+        precision = message.precision.to(dtype) * valid
+        info = message.precision_mean.to(dtype) * valid
         n_batch, n_steps, n_sources, n_state = precision.shape
-        dtype, device, order = precision.dtype, precision.device, self.order
-        transition = _transition(order, dtype, device)
-        noise = self._process_covariance(n_state, dtype, device)  # (state, S, S)
+        device, order = precision.device, self.order
 
-        mean = torch.zeros(n_batch, n_sources, n_state, order, dtype=dtype, device=device)
-        cov = torch.zeros(n_batch, n_sources, n_state, order, order, dtype=dtype, device=device)
+        shape = (n_batch, n_sources, n_state)
+        q = self.process_variance.to(dtype=dtype, device=device).expand(n_state)
         if initial_state is not None:
-            mean[..., 0] = initial_state.mean
-            cov[..., 0, 0] = initial_state.variance
+            position = initial_state.mean.to(dtype).expand(shape)
+            position_var = initial_state.variance.to(dtype).expand(shape)
         else:
-            mean[..., 0] = self.initial_mean
-            cov[..., 0, 0] = self.initial_variance
-        if order == 2:
-            cov[..., 1, 1] = self.initial_variance
+            position = torch.full(shape, self.initial_mean, dtype=dtype, device=device)
+            position_var = torch.full(shape, self.initial_variance, dtype=dtype, device=device)
+        velocity_var = torch.full(shape, self.initial_variance, dtype=dtype, device=device)
+        fm, fc, pm, pc = _forward(precision, info, position, position_var, velocity_var, q, order)
+        smoothed_mean, smoothed_var = _backward(fm, fc, pm, pc, order)
 
-        filtered_means, filtered_covs, predicted_means, predicted_covs = [], [], [], []
-        log_normalizer = torch.zeros(n_batch, dtype=dtype, device=device)
-        for t in range(n_steps):
-            if t > 0:
-                mean = mean @ transition.T
-                cov = transition @ cov @ transition.T + noise
-            predicted_means.append(mean)
-            predicted_covs.append(cov)
-            lam, h = precision[:, t], info[:, t]  # (batch, source, state)
-            a, p = mean[..., 0], cov[..., 0, 0]
-            denom = 1.0 + lam * p
-            # log ∫ N(x; a, p) exp(-½λx² + hx) dx, written without dividing by p.
-            log_normalizer = log_normalizer + (
-                -0.5 * torch.log(denom) + 0.5 * (h.square() * p + 2 * a * h - a.square() * lam) / denom
-            ).sum(dim=(1, 2))
-            gain = cov[..., :, 0] / denom.unsqueeze(-1)  # P H / (1 + λ H'PH)
-            mean = mean + gain * (h - lam * a).unsqueeze(-1)
-            cov = cov - (lam.unsqueeze(-1) * gain).unsqueeze(-1) * cov[..., 0, :].unsqueeze(-2)
-            filtered_means.append(mean)
-            filtered_covs.append(cov)
-
-        smoothed_mean = [filtered_means[-1]]
-        smoothed_cov = [filtered_covs[-1]]
-        for t in range(n_steps - 2, -1, -1):
-            pf_cov = filtered_covs[t]
-            pred_cov_next = predicted_covs[t + 1]
-            # J = P_f A' P_pred⁻¹, via a solve on the transposed system.
-            gain = torch.linalg.solve(pred_cov_next, transition @ pf_cov).transpose(-1, -2)
-            mean_next = filtered_means[t] + (gain @ (smoothed_mean[-1] - predicted_means[t + 1]).unsqueeze(-1)).squeeze(-1)
-            cov_next = pf_cov + gain @ (smoothed_cov[-1] - pred_cov_next) @ gain.transpose(-1, -2)
-            smoothed_mean.append(mean_next)
-            smoothed_cov.append(cov_next)
-        smoothed_mean.reverse()
-        smoothed_cov.reverse()
-        position_mean = torch.stack([m[..., 0] for m in smoothed_mean], dim=1)  # (batch, time, source, state)
+        # log ∫ N(x; a, p) exp(-½λx² + hx) dx per step, written without dividing by p.
+        a = torch.stack([m[0] for m in pm], dim=1)
+        p = torch.stack([c[0] for c in pc], dim=1)
+        denom = 1.0 + precision * p
+        log_normalizer = (-0.5 * torch.log(denom)
+                          + 0.5 * (info.square() * p + 2 * a * info - a.square() * precision) / denom).sum(dim=(1, 2, 3))
+        position_mean = smoothed_mean
         # Clamp: round-off in the RTS recursion can push a tiny variance below zero.
-        position_var = torch.stack([c[..., 0, 0] for c in smoothed_cov], dim=1).clamp_min(torch.finfo(dtype).tiny)
-        posterior = Gaussian(mean=position_mean, variance=position_var)
+        position_var = smoothed_var.clamp_min(torch.finfo(out_dtype).tiny)
         # E_q[log p(s)] + H[q] = log Z - E_q[log message], exact for the linear-Gaussian model.
-        expected_message = (info * position_mean - 0.5 * precision * posterior.second_moment()).sum(dim=(1, 2, 3))
-        return DynamicsResult(posterior=posterior, elbo=log_normalizer - expected_message)
+        second_moment = position_mean.square() + position_var
+        expected_message = (info * position_mean - 0.5 * precision * second_moment).sum(dim=(1, 2, 3))
+        posterior = Gaussian(mean=position_mean.to(out_dtype), variance=position_var.to(out_dtype))
+        return DynamicsResult(posterior=posterior, elbo=(log_normalizer - expected_message).to(out_dtype))
