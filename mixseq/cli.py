@@ -42,7 +42,7 @@ class CommandRegistry:
         self,
         name: str,
         *,
-        help: str,  # noqa: A002 - mirrors argparse
+        help: str,
         configure: Callable[[argparse.ArgumentParser], None],
         run: Callable[[argparse.Namespace], int],
     ) -> None:

@@ -162,7 +162,8 @@ class Engine:
         real_dtype = dtype or (obs_t.real.dtype if obs_t.is_floating_point() or obs_t.is_complex() else torch.float32)
         if real_dtype.is_complex:
             real_dtype = torch.empty(0, dtype=real_dtype).real.dtype
-        target_dtype = (torch.complex64 if real_dtype == torch.float32 else torch.complex128) if model.is_complex else real_dtype
+        complex_dtype = torch.complex64 if real_dtype == torch.float32 else torch.complex128
+        target_dtype = complex_dtype if model.is_complex else real_dtype
         obs_t = obs_t.to(device=device, dtype=target_dtype)
         n_batch, n_steps, n_obs, _ = obs_t.shape
         mask = _mask("obs_mask", obs_mask, (n_batch, n_steps, n_obs), obs_t.device)
@@ -382,7 +383,9 @@ def _mask(name: str, value: Any, shape: tuple[int, ...], device: torch.device) -
     return mask.to(device)
 
 
-def _generator(generator: torch.Generator | int | None, device: torch.device) -> tuple[torch.Generator | None, int | None]:
+def _generator(
+    generator: torch.Generator | int | None, device: torch.device
+) -> tuple[torch.Generator | None, int | None]:
     if generator is None:
         return None, None
     if isinstance(generator, torch.Generator):

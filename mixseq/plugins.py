@@ -88,7 +88,7 @@ def _load() -> tuple[pluggy.PluginManager, tuple[_LoadedPlugin, ...]]:
         distribution, version = _distribution_of(entry_point)
         try:
             module = entry_point.load()
-        except Exception as exc:  # noqa: BLE001 - a broken third-party plugin must not break mixseq
+        except Exception as exc:
             warnings.warn(
                 f"mixseq plugin {entry_point.name!r} from {distribution} could not be loaded and is "
                 f"skipped: {type(exc).__name__}: {exc}",
@@ -188,7 +188,7 @@ def installed_plugins(commands: dict[str, str] | None = None) -> list[PluginInfo
     infos = []
     regs = _registries()
     for plugin in _load()[1]:
-        components = {
+        components: dict[str, list[str]] = {
             kind: sorted(name for name, reg in regs[kind].items() if reg.plugin == plugin.distribution)
             for kind in COMPONENT_KINDS
         }

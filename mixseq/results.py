@@ -77,7 +77,7 @@ class FitResult:
 def save_result(dataset: xr.Dataset, path: str | os.PathLike[str]) -> None:
     """Write a fit result to netCDF atomically (complex means split into two real parts)."""
     encoded = dataset.copy()
-    for name in list(encoded.data_vars):
+    for name in [str(n) for n in encoded.data_vars]:
         values = encoded[name]
         if np.iscomplexobj(values.values):
             encoded[f"{name}__real"] = values.real

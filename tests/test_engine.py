@@ -108,7 +108,7 @@ def test_one_dynamics_model_per_source() -> None:
                     dynamics=[slow, loose], max_iterations=3)
     result = engine.run(data.obs, data.obs_mask, n_sources=2)
     assert result.posterior.mean.shape == (2, 20, 2, 2)
-    with pytest.raises(InputError, match="one model per source"):
+    with pytest.raises(InputError, match=r"one model per source"):
         engine.run(data.obs, data.obs_mask, n_sources=3)
 
 
@@ -172,20 +172,20 @@ def test_nan_outside_the_mask_is_an_error_but_inside_is_fine() -> None:
 
 
 def test_non_positive_variances_are_rejected() -> None:
-    with pytest.raises(InputError, match="noise_variance: expected positive"):
+    with pytest.raises(InputError, match=r"noise_variance: expected positive"):
         GaussianObservationModel(obs_dim=2, noise_variance=0.0)
-    with pytest.raises(InputError, match="process_variance: expected positive"):
+    with pytest.raises(InputError, match=r"process_variance: expected positive"):
         LinearGaussianDynamicsModel(process_variance=-1.0)
     data = make_data(2, n_batch=1, n_steps=5)
     bad = Initialization(posterior=Gaussian(mean=torch.zeros(1, 5, 2, 2), variance=torch.zeros(1, 5, 2, 2)))
-    with pytest.raises(InputError, match="init.posterior.variance: expected positive"):
+    with pytest.raises(InputError, match=r"init.posterior.variance: expected positive"):
         make_engine(max_iterations=1).run(data.obs, data.obs_mask, n_sources=2, init=bad)
 
 
 def test_bad_configuration_and_components() -> None:
-    with pytest.raises(InputError, match="max_iterations"):
+    with pytest.raises(InputError, match=r"max_iterations"):
         EMConfig(max_iterations=0)
-    with pytest.raises(InputError, match="observation_model: expected a mixseq.ObservationModel"):
+    with pytest.raises(InputError, match=r"observation_model: expected a mixseq.ObservationModel"):
         Engine(observation_model="box", dynamics=LinearGaussianDynamicsModel())  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="dynamics: expected"):
+    with pytest.raises(InputError, match=r"dynamics: expected"):
         Engine(observation_model=GaussianObservationModel(obs_dim=2), dynamics=[])

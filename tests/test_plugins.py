@@ -102,7 +102,7 @@ def fake_entry_points(monkeypatch, tmp_path):
 
 def test_a_broken_plugin_warns_and_everything_else_works(fake_entry_points) -> None:
     fake_entry_points("broken_plugin", "raise RuntimeError('boom')\n")
-    with pytest.warns(PluginWarning, match="'broken_plugin'.*RuntimeError: boom"):
+    with pytest.warns(PluginWarning, match=r"'broken_plugin'.*RuntimeError: boom"):
         names = registry("dynamics_models")
     assert "linear_gaussian" in names
 
@@ -110,21 +110,21 @@ def test_a_broken_plugin_warns_and_everything_else_works(fake_entry_points) -> N
 def test_a_misspelled_hook_fails_loudly(fake_entry_points) -> None:
     fake_entry_points("typo_plugin", "import mixseq\n@mixseq.hookimpl\ndef register_dynamic_models(register):\n"
                                      "    pass\n")
-    with pytest.raises(PluginError, match="unknown hook.*register_dynamic_models"):
+    with pytest.raises(PluginError, match=r"unknown hook.*register_dynamic_models"):
         registry("dynamics_models")
 
 
 def test_a_name_registered_twice_names_both_owners(fake_entry_points) -> None:
     fake_entry_points("dupe_plugin", "import mixseq\n@mixseq.hookimpl\ndef register_dynamics_models(register):\n"
                                      "    register('linear_gaussian', object)\n")
-    with pytest.raises(PluginError, match="'linear_gaussian' is registered twice: by mixseq and by dupe_plugin"):
+    with pytest.raises(PluginError, match=r"'linear_gaussian' is registered twice: by mixseq and by dupe_plugin"):
         registry("dynamics_models")
 
 
 def test_unknown_names_list_the_known_ones() -> None:
-    with pytest.raises(PluginError, match="unknown dynamics model 'srn'; known: .*linear_gaussian"):
+    with pytest.raises(PluginError, match=r"unknown dynamics model 'srn'; known: .*linear_gaussian"):
         create_component("dynamics_models", "srn")
-    with pytest.raises(PluginError, match="kind: expected one of"):
+    with pytest.raises(PluginError, match=r"kind: expected one of"):
         registry("dynamics")  # type: ignore[arg-type]
 
 

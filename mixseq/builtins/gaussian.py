@@ -26,6 +26,8 @@ class GaussianObservationModel(ObservationModel):
         Multiplier on the E-W scores (1 is exact variational EM).
     """
 
+    noise_variance: Tensor
+
     def __init__(
         self,
         *,
@@ -107,7 +109,7 @@ def first_frame_initialization(
     ``obs``: shape ``(batch, time, obs, obs_dim)``; ``obs_mask``: ``(batch, time, obs)``.
     Returns a posterior of shape ``(batch, time, source, obs_dim)``.
     """
-    n_batch, n_steps, n_obs, obs_dim = obs.shape
+    n_batch, n_steps, _n_obs, obs_dim = obs.shape
     weights = obs_mask.to(obs.dtype)
     counts = obs_mask.sum(dim=2)  # (batch, time)
     enough = counts >= n_sources

@@ -15,7 +15,6 @@ from torch import Tensor
 from mixseq.errors import InputError
 from mixseq.interfaces import DynamicsModel, DynamicsResult, Gaussian, GaussianMessage
 
-
 _Means = list[tuple[Tensor, Tensor]]  # per time: (position, velocity), each (batch, source, state)
 _Covs = list[tuple[Tensor, Tensor, Tensor]]  # per time: (pos-pos, pos-vel, vel-vel)
 
@@ -119,6 +118,8 @@ class LinearGaussianDynamicsModel(DynamicsModel):
         scalars).
     """
 
+    process_variance: Tensor
+
     def __init__(
         self,
         *,
@@ -167,7 +168,7 @@ class LinearGaussianDynamicsModel(DynamicsModel):
         valid = time_mask[:, :, None, None].to(dtype)
         precision = message.precision.to(dtype) * valid
         info = message.precision_mean.to(dtype) * valid
-        n_batch, n_steps, n_sources, n_state = precision.shape
+        n_batch, _n_steps, n_sources, n_state = precision.shape
         device, order = precision.device, self.order
 
         shape = (n_batch, n_sources, n_state)
@@ -186,8 +187,8 @@ class LinearGaussianDynamicsModel(DynamicsModel):
         a = torch.stack([m[0] for m in pm], dim=1)
         p = torch.stack([c[0] for c in pc], dim=1)
         denom = 1.0 + precision * p
-        log_normalizer = (-0.5 * torch.log(denom)
-                          + 0.5 * (info.square() * p + 2 * a * info - a.square() * precision) / denom).sum(dim=(1, 2, 3))
+        log_step = -0.5 * torch.log(denom) + 0.5 * (info.square() * p + 2 * a * info - a.square() * precision) / denom
+        log_normalizer = log_step.sum(dim=(1, 2, 3))
         position_mean = smoothed_mean
         # Clamp: round-off in the RTS recursion can push a tiny variance below zero.
         position_var = smoothed_var.clamp_min(torch.finfo(out_dtype).tiny)

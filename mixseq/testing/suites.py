@@ -74,7 +74,7 @@ class ObservationModelConformance:
             assert bool((ell[~mask] == 0).all()), "masked observations must score zero"
 
     def test_masked_observations_change_nothing(self) -> None:
-        model, obs, mask, assignments, posterior = self._inputs(2)
+        model, obs, mask, assignments, _posterior = self._inputs(2)
         garbage = obs.clone()
         garbage[~mask] = garbage[~mask] * 7 + 3
         first = model.message(obs, mask, assignments)
@@ -94,7 +94,7 @@ class ObservationModelConformance:
         _stack_equal(ell, ell_singles, 1e-9)
 
     def test_finite_gradients(self) -> None:
-        model, obs, mask, assignments, posterior = self._inputs(2)
+        model, obs, mask, _assignments, posterior = self._inputs(2)
         mean = posterior.mean.clone().requires_grad_(True)
         ell = model.expected_log_likelihood(obs, mask, Gaussian(mean=mean, variance=posterior.variance))
         ell.sum().backward()
@@ -103,7 +103,7 @@ class ObservationModelConformance:
 
     def test_float64_and_devices(self) -> None:
         for device in _devices():
-            model, obs, mask, assignments, posterior = self._inputs(1, torch.float64)
+            model, obs, mask, assignments, _posterior = self._inputs(1, torch.float64)
             model = model.to(device)
             message = model.message(obs.to(device), mask.to(device), assignments.to(device))
             assert message.precision.dtype == torch.float64
