@@ -21,6 +21,7 @@ from mixseq.errors import (
     ShapeError,
 )
 from mixseq.hookspecs import hookimpl
+from mixseq.initialization import block_warm_start, trajectory_initialization
 from mixseq.interfaces import (
     AssignmentPrior,
     DynamicsModel,
@@ -53,9 +54,11 @@ __all__ = [
     "PluginWarning",
     "ShapeError",
     "__version__",
+    "block_warm_start",
     "create_component",
     "hookimpl",
     "load_result",
     "registry",
     "save_result",
+    "trajectory_initialization",
 ]

@@ -6,12 +6,13 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
 
-from mixseq.errors import MixseqError
+from mixseq.errors import MixseqError, PluginWarning
 from mixseq.plugins import get_plugin_manager, installed_plugins
 
 __all__ = ["CommandRegistry", "build_parser", "main"]
@@ -65,7 +66,11 @@ def _collect_commands() -> CommandRegistry:
     owners = {id(plugin.module): plugin.distribution for plugin in loaded}
     for impl in manager.hook.register_commands.get_hookimpls():
         registry._plugin = owners.get(id(impl.plugin), getattr(impl.plugin, "__name__", "unknown"))
-        impl.function(cli=registry)
+        try:
+            impl.function(cli=registry)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the command down
+            warnings.warn(f"{registry._plugin}: its commands could not be added: {type(exc).__name__}: {exc}",
+                          PluginWarning, stacklevel=2)
     return registry
 
 
@@ -128,7 +133,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, CommandRegistry]:
         command = registry.commands[name]
         child = sub.add_parser(name, help=command.help, description=command.help)
         child.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
-        command.configure(child)
+        try:
+            command.configure(child)
+        except (argparse.ArgumentError, ValueError, TypeError) as exc:
+            warnings.warn(f"command {name!r} from {command.plugin} is skipped: its arguments are invalid: {exc}",
+                          PluginWarning, stacklevel=2)
+            sub._name_parser_map.pop(name, None)
+            continue
         child.set_defaults(_run=command.run)
     return parser, registry
 

@@ -58,7 +58,8 @@ def block_warm_start(
     """Fit block after block and return the concatenated posterior as an initialisation.
 
     ``obs``: shape ``(batch, time, obs, obs_dim)``; masks as in :meth:`Engine.run`. The
-    first block starts from the observation model's own initialisation.
+    first block starts from the observation model's own initialisation, whose
+    ``initial_state`` (the prior at ``t = 0``, if any) is kept in the result.
     """
     if block_size < 2:
         raise InputError(f"block_size: expected an integer >= 2, got {block_size!r}")
@@ -69,7 +70,9 @@ def block_warm_start(
     n_steps = prepared.obs.shape[1]
     block_engine = engine.with_config(max_iterations=iterations, tolerance=None, keep_history=False)
     means, variances = [], []
-    seed: Initialization | None = None
+    first = engine.observation_model.initialize(prepared.obs[:, :block_size], prepared.obs_mask[:, :block_size],
+                                                n_sources, generator=gen)
+    seed: Initialization | None = first
     for start in range(0, n_steps, block_size):
         stop = min(start + block_size, n_steps)
         result = block_engine.run(prepared.obs[:, start:stop], prepared.obs_mask[:, start:stop],
@@ -80,7 +83,7 @@ def block_warm_start(
         if stop < n_steps:
             seed = _next_seed(result.posterior, min(block_size, n_steps - stop), extrapolate, velocity_window)
     posterior = Gaussian(mean=torch.cat(means, dim=1), variance=torch.cat(variances, dim=1))
-    return Initialization(posterior=posterior)
+    return Initialization(posterior=posterior, initial_state=first.initial_state)
 
 
 def _next_seed(posterior: Gaussian, n_steps: int, extrapolate: bool, window: int) -> Initialization:
