@@ -31,10 +31,12 @@ from mixseq_mot.linking import link_detections
 from mixseq_mot.mot3t import Mot3TConfig, Mot3TDataset, build_mot3t, load_mot3t, write_mot3t
 from mixseq_mot.observation import BoxObservationModel
 from mixseq_mot.plotting import plot_tracks
+from mixseq_mot.priors import SinkhornAssignmentPrior
 from mixseq_mot.simulate import DetectionNoise, simulate_detections
 from mixseq_mot.tracking import TrackingResult, track, warm_start
 
 __all__ = [
+    "SinkhornAssignmentPrior",
     "BoxBatch",
     "BoxObservationModel",
     "DetectionNoise",

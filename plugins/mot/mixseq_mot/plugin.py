@@ -20,12 +20,19 @@ from mixseq_mot.cli import (
     run_track_mot3t,
 )
 from mixseq_mot.observation import BoxObservationModel
+from mixseq_mot.priors import SinkhornAssignmentPrior
 
 
 @hookimpl
 def register_observation_models(register: Any) -> None:
     """``box``: :class:`~mixseq_mot.observation.BoxObservationModel`."""
     register("box", BoxObservationModel)
+
+
+@hookimpl
+def register_assignment_priors(register: Any) -> None:
+    """``sinkhorn``: :class:`~mixseq_mot.priors.SinkhornAssignmentPrior` (one-to-one per frame)."""
+    register("sinkhorn", SinkhornAssignmentPrior)
 
 
 @hookimpl

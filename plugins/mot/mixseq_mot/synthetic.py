@@ -67,11 +67,11 @@ def _piece_values(
     caller). Returns shape ``(n, time)``.
     """
     n = start.shape[0]
-    kind = rng.choice(len(kind_probs), size=n, p=np.asarray(kind_probs))
-    velocity = rng.normal(0.0, stds[0], size=n)
-    acceleration = rng.normal(0.0, stds[1], size=n)
-    omega = rng.normal(0.0, stds[2], size=n) if stds[2] > 0 else np.zeros(n)
-    phase = rng.normal(0.0, _PHASE_STD, size=n)
+    kind = rng.choice(len(kind_probs), size=(n,), p=np.asarray(kind_probs))
+    velocity = rng.normal(0.0, stds[0], size=(n,))
+    acceleration = rng.normal(0.0, stds[1], size=(n,))
+    omega = rng.normal(0.0, stds[2], size=(n,)) if stds[2] > 0 else np.zeros((n,))
+    phase = rng.normal(0.0, _PHASE_STD, size=(n,))
     v0, v, a = start[:, None], velocity[:, None], acceleration[:, None]
     linear = v0 + v * tau
     parabolic = linear + 0.5 * a * tau**2
@@ -92,7 +92,7 @@ def _axis(rng: np.random.Generator, start: np.ndarray, n_steps: int, stds: tuple
     """One coordinate as 1–3 continuous pieces. Shape ``(n, time)``."""
     n = start.shape[0]
     candidates = np.arange(3, n_steps - 2, 3)  # {3, 6, …, 57} for 60 frames
-    n_pieces = rng.integers(1, 4, size=n)
+    n_pieces = rng.integers(1, 4, size=(n,))
     if candidates.size < 2:
         n_pieces = np.ones(n, dtype=np.int64)
         candidates = np.array([n_steps, n_steps + 1])

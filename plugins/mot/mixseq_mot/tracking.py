@@ -3,8 +3,8 @@
 :func:`warm_start` is the MixDVAE warm start for boxes: 30-frame blocks, 20 EM iterations
 each from a constant trajectory seeded by the previous block's last frame
 (``extrapolate=False``, the paper's form; ``True`` continues the recent motion instead).
-It wraps :func:`mixseq.initialization.block_warm_start` and adds the paper's ``t = 0``
-prior pinned to the first frame's detections.
+It wraps :func:`mixseq.initialization.block_warm_start`, which keeps the box model's
+``t = 0`` prior pinned to the first frame's detections.
 """
 
 from __future__ import annotations
@@ -59,15 +59,10 @@ def warm_start(
     model = engine.observation_model
     if not isinstance(model, BoxObservationModel):
         raise InputError(f"warm_start: expected an engine with a BoxObservationModel, got {type(model).__name__}")
-    init = block_warm_start(
+    return block_warm_start(
         engine, obs, obs_mask, time_mask, n_sources=n_sources, block_size=block_size, iterations=iterations,
         extrapolate=extrapolate, generator=generator, device=device, dtype=dtype,
     )
-    obs_t, mask = _tensors(obs, obs_mask, time_mask)
-    mean = init.posterior.mean
-    pinned = model.initialize(obs_t.to(device=mean.device, dtype=mean.dtype), mask.to(mean.device), n_sources,
-                              generator=None).initial_state
-    return attrs.evolve(init, initial_state=pinned)
 
 
 @attrs.frozen(kw_only=True, eq=False)
