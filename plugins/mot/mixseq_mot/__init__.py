@@ -36,7 +36,6 @@ from mixseq_mot.simulate import DetectionNoise, simulate_detections
 from mixseq_mot.tracking import TrackingResult, track, warm_start
 
 __all__ = [
-    "SinkhornAssignmentPrior",
     "BoxBatch",
     "BoxObservationModel",
     "DetectionNoise",
@@ -47,6 +46,7 @@ __all__ = [
     "MotSequence",
     "PaddedBoxes",
     "SequenceInfo",
+    "SinkhornAssignmentPrior",
     "TrackingResult",
     "__version__",
     "batch_sequences",

@@ -43,7 +43,7 @@ class SinkhornAssignmentPrior(AssignmentPrior):
     acts in E-W, which makes the ELBO an approximation under this prior.
     """
 
-    def __init__(self, *, iterations: int = 20, miss_log_weight: float = -5.0,
+    def __init__(self, *, iterations: int = 50, miss_log_weight: float = -5.0,
                  clutter_log_weight: float | None = None) -> None:
         super().__init__()
         if iterations < 1:
