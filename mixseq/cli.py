@@ -68,7 +68,7 @@ def _collect_commands() -> CommandRegistry:
         registry._plugin = owners.get(id(impl.plugin), getattr(impl.plugin, "__name__", "unknown"))
         try:
             impl.function(cli=registry)
-        except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the command down
+        except Exception as exc:  # one broken plugin must not take the command down
             warnings.warn(f"{registry._plugin}: its commands could not be added: {type(exc).__name__}: {exc}",
                           PluginWarning, stacklevel=2)
     return registry

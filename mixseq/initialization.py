@@ -65,8 +65,10 @@ def block_warm_start(
         raise InputError(f"block_size: expected an integer >= 2, got {block_size!r}")
     prepared = engine._prepare(obs, obs_mask, time_mask, device, dtype)
     gen = generator
-    if isinstance(generator, int):
+    if isinstance(generator, int) and not isinstance(generator, bool):
         gen = torch.Generator(device=prepared.obs.device).manual_seed(generator)
+    if gen is not None and not isinstance(gen, torch.Generator):
+        raise InputError(f"generator: expected a torch.Generator or an int seed, got {type(generator).__name__}")
     n_steps = prepared.obs.shape[1]
     block_engine = engine.with_config(max_iterations=iterations, tolerance=None, keep_history=False)
     means, variances = [], []
