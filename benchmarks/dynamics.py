@@ -51,8 +51,10 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     checkpoint = resolve_checkpoint(args.checkpoint)
     network = checkpoint.network.to(device)
-    print(f"dynamics benchmark: {checkpoint.model} ({sum(p.numel() for p in network.parameters())} parameters), "
-          f"T={args.steps}, device={device}, threads={torch.get_num_threads()}")
+    print(
+        f"dynamics benchmark: {checkpoint.model} ({sum(p.numel() for p in network.parameters())} parameters), "
+        f"T={args.steps}, device={device}, threads={torch.get_num_threads()}"
+    )
 
     x = _boxes(256, args.steps, gen).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-5)
