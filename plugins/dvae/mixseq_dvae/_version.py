@@ -1,0 +1,3 @@
+"""The version of mixseq-dvae (also in pyproject.toml)."""
+
+__version__ = "0.1.0"
