@@ -35,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -48,7 +49,7 @@ from mixseq_mot.resample import resample_sequence
 
 HERE = Path(__file__).resolve().parent
 DETECTOR_SETS = (("det", "det/det.txt", None), ("frcnn", "det/det-frcnn.txt", ("TUD-Stadtmitte",)))
-RULES = {
+RULES: dict[str, dict[str, Any]] = {
     "paper": {"stride": 40, "min_detected_fraction": 0.65},
     "relaxed": {"stride": 5, "min_detected_fraction": 0.4},
 }
@@ -74,7 +75,7 @@ class Windows:
 
 def load_windows(root: Path, length: int, rules: str, seed: int = 0) -> Windows:
     """Build and pool the samples of every detector set."""
-    config = Mot3TConfig(lengths=(length,), **RULES[rules])
+    config = Mot3TConfig(lengths=(length,), **RULES[rules])  # type: ignore[arg-type]  # attrs converter=tuple
     parts, counts = [], {}
     for label, det_file, sequences in DETECTOR_SETS:
         present = [d.name for d in sorted(root.iterdir()) if (d / det_file).is_file()]
@@ -86,7 +87,7 @@ def load_windows(root: Path, length: int, rules: str, seed: int = 0) -> Windows:
         counts[label] = (data.n_windows, len(data))
         parts.append((label, data))
     names = [f"{label}:{s}:{f}:{i}" for label, d in parts
-             for i, (s, f) in enumerate(zip(d.sequence, d.start_frame, strict=True))]
+             for i, (s, f) in enumerate(zip(d.sequence.tolist(), d.start_frame.tolist(), strict=True))]
 
     def cat(key: str) -> np.ndarray:
         return np.concatenate([getattr(d, key) for _, d in parts])
@@ -147,7 +148,8 @@ def online_tracker(kind: str) -> Method:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     out = tracker.update(sv.Detections(xyxy=boxes.reshape(-1, 4)))
-                for box, ident in zip(out.xyxy, out.tracker_id, strict=True):
+                ids = out.tracker_id if out.tracker_id is not None else np.full(len(out), -1)
+                for box, ident in zip(out.xyxy, ids, strict=True):
                     if ident >= 0:
                         rows.append((t, int(ident), box / scale))
             per_window.append(rows)
@@ -187,9 +189,11 @@ def speed_lines(root: Path, checkpoint: str | None, batch: int) -> list[str]:
     obs = torch.as_tensor(np.concatenate([w.obs] * reps)[:batch], dtype=torch.float64)
     mask = torch.as_tensor(np.concatenate([w.obs_mask] * reps)[:batch])
     lines = []
-    for preset, label, overrides in (("paper", "paper preset (warm start + 70 iterations)", {}),
-                                     ("paper", "70 EM iterations, no warm start", {"starts": ("first-frame",)}),
-                                     ("default", "default preset (3 starts, stopping, re-seeding)", {})):
+    runs: tuple[tuple[str, str, dict[str, Any]], ...] = (
+        ("paper", "paper preset (warm start + 70 iterations)", {}),
+        ("paper", "70 EM iterations, no warm start", {"starts": ("first-frame",)}),
+        ("default", "default preset (3 starts, stopping, re-seeding)", {}))
+    for preset, label, overrides in runs:
         from mixseq_mot.presets import get_preset
 
         settings = attrs.evolve(get_preset(preset), **overrides)
@@ -255,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
             except (CheckpointError, PluginError) as exc:
                 methods.append((name, None, f"not run: {exc}"))
     methods += [("naive Hungarian (hold last box)", naive_hungarian, ""),
-                ("SORT (trackers)", online_tracker("sort"), ""), ("ByteTrack (trackers)", online_tracker("bytetrack"), "")]
+                ("SORT (trackers)", online_tracker("sort"), ""),
+                ("ByteTrack (trackers)", online_tracker("bytetrack"), "")]
 
     command = "python benchmarks/mot_table.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    out = [f"# MOT-3T on MOT15 (TUD-Campus, TUD-Stadtmitte)\n", f"Command: `{command.strip()}`  ",
+    out = ["# MOT-3T on MOT15 (TUD-Campus, TUD-Stadtmitte)\n", f"Command: `{command.strip()}`  ",
            f"CPU threads: {torch.get_num_threads()}; py-motmetrics, IoU ≥ 0.5; N = K = 3; "
            f"seconds per sequence on a shared 2-core machine.\n"]
     for rules in args.rules:
@@ -298,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     out.append(f"\n## Scale check: default preset, {dynamics}, T = 60 relaxed, sequences resampled\n")
     out.append("Detections, ground truth and seqinfo.ini image size multiplied by the factor "
                "(`mixseq_mot.resample.resample_sequence`); max |Δ| of the track boxes in normalised units.\n")
-    out.append("| factor | image | samples | MOTA | IDF1 | #IDS | EM it. | max abs Δ boxes |\n|---|---|---|---|---|---|---|---|")
+    out.append("| factor | image | samples | MOTA | IDF1 | #IDS | EM it. | max abs Δ boxes |")
+    out.append("|---|---|---|---|---|---|---|---|")
     out.extend(scale_check(args.data, dynamics, ckpt, (2.0, 0.5)))
     text = "\n".join(out) + "\n"
     args.output.parent.mkdir(parents=True, exist_ok=True)

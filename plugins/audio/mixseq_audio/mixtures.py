@@ -32,7 +32,7 @@ from mixseq_audio.audioio import write_audio
 from mixseq_audio.data import active_fraction, load_segments, mix_at_snr, peak_normalize
 from mixseq_audio.transforms import STFTConfig
 
-__all__ = ["build_mixture_set", "excerpts", "load_mixture_set"]
+__all__ = ["build_mixture_set", "excerpts", "load_mixture_set", "mixture_sequences"]
 
 
 def excerpts(
@@ -154,3 +154,28 @@ def load_mixture_set(set_dir: str | os.PathLike[str]) -> tuple[Tensor, Tensor, d
         mixture = torch.from_numpy(arrays["mixture"])
         sources = torch.stack([torch.from_numpy(arrays["speech"]), torch.from_numpy(arrays["flute"])], dim=1)
     return mixture, sources, manifest
+
+
+def mixture_sequences(
+    set_dir: str | os.PathLike[str], n_frames: int, *, hop: int = 256, min_share: float = 1e-4
+) -> tuple[Tensor, Tensor]:
+    """A mixture set cut into consecutive sequences of ``n_frames`` STFT frames (the paper's protocol).
+
+    Each sequence — mixture and references with one gain — is peak-normalised. Sequences in
+    which a reference holds less than ``min_share`` of the mixture's energy (−40 dB: nothing to
+    separate, and SI-SDR undefined) are dropped. Returns mixtures ``(n, samples)`` and
+    references ``(n, 2, samples)`` (speech, flute), float32, ``samples = (n_frames − 1)·hop``.
+    """
+    mixture, sources, _ = load_mixture_set(set_dir)
+    n_samples = (n_frames - 1) * hop
+    if n_samples <= 0 or n_samples > mixture.shape[-1]:
+        raise InputError(f"n_frames: expected 2 to {1 + mixture.shape[-1] // hop}, got {n_frames}")
+    k = mixture.shape[-1] // n_samples
+    mix = mixture[:, : k * n_samples].reshape(-1, n_samples).double()
+    src = sources[..., : k * n_samples].reshape(sources.shape[0], 2, k, n_samples).transpose(1, 2)
+    src = src.reshape(-1, 2, n_samples).double()
+    peak = mix.abs().amax(dim=-1, keepdim=True)
+    energy = mix.square().sum(-1, keepdim=True)
+    keep = (src.square().sum(-1) > min_share * energy).all(-1) & (peak[:, 0] > 0)
+    gain = 1.0 / peak[keep]
+    return (mix[keep] * gain).float(), (src[keep] * gain.unsqueeze(-1)).float()

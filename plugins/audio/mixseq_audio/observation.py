@@ -13,6 +13,7 @@ its ``freq`` complex bins, and observation ``k`` only concerns state element ``k
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -63,6 +64,7 @@ class STFTObservationModel(ObservationModel):
         self.variance_ratio = variance_ratio
         self.variance_floor = variance_floor
         self.assignment_scale = assignment_scale
+        self._cache: tuple[Any, ...] | None = None
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr``."""
@@ -87,7 +89,13 @@ class STFTObservationModel(ObservationModel):
         """Checked bins with padding zeroed, their noise variance and the float mask.
 
         Returns ``x`` (complex), ``v_x`` and the mask, each shape ``(batch, time, freq)``.
+        EM calls this twice per iteration with the same tensors: the result of the last call is
+        kept (keyed by the tensors' identity and version) and reused.
         """
+        key = (id(obs), obs._version, id(obs_mask), obs_mask._version)
+        cached = self._cache
+        if cached is not None and cached[0] == key and cached[1] is obs and cached[2] is obs_mask:
+            return cached[3]
         self.validate(obs)
         if obs_mask.shape != obs.shape[:3] or obs_mask.dtype != torch.bool:
             raise ShapeError(
@@ -96,14 +104,16 @@ class STFTObservationModel(ObservationModel):
             )
         # padding may hold anything (even NaN): replace it before any arithmetic
         x = torch.where(obs_mask, obs[..., 0], torch.zeros((), dtype=obs.dtype, device=obs.device))
-        return x, self.observation_variance(x), obs_mask.to(x.real.dtype)
+        bins = (x, self.observation_variance(x), obs_mask.to(x.real.dtype))
+        self._cache = (key, obs, obs_mask, bins)
+        return bins
 
     def observation_variance(self, x: Tensor) -> Tensor:
         """``v_x = variance_ratio · |x|² + variance_floor``.
 
         ``x``: complex bins, any shape. Returns the same shape, real and positive.
         """
-        return self.variance_ratio * x.abs().square() + self.variance_floor
+        return self.variance_ratio * _power(x) + self.variance_floor
 
     def message(self, obs: Tensor, obs_mask: Tensor, assignments: Tensor) -> GaussianMessage:
         """Precision ``η/v_x`` and precision × mean ``η·x/v_x`` per source and bin.
@@ -137,12 +147,12 @@ class STFTObservationModel(ObservationModel):
                 f"posterior: expected dims ({n_batch}, {n_steps}, source, {n_bins}), got "
                 f"{tuple(posterior.mean.shape)}"
             )
-        mean = posterior.mean.transpose(-1, -2)
-        variance = posterior.variance.transpose(-1, -2)
-        distance = (x.unsqueeze(-1) - mean).abs().square() + variance
-        v = v_x.unsqueeze(-1)
+        # computed in the posterior's (batch, time, source, freq) layout, transposed at the end
+        v = v_x.unsqueeze(-2)
+        distance = _power(x.unsqueeze(-2) - posterior.mean) + posterior.variance
         ell = -torch.log(math.pi * v) - distance / v
-        return torch.where(obs_mask.unsqueeze(-1), ell, torch.zeros((), dtype=ell.dtype, device=ell.device))
+        ell = torch.where(obs_mask.unsqueeze(-2), ell, torch.zeros((), dtype=ell.dtype, device=ell.device))
+        return ell.transpose(-1, -2)
 
     def initialize(
         self, obs: Tensor, obs_mask: Tensor, n_sources: int, *, generator: torch.Generator | None
@@ -162,6 +172,14 @@ class STFTObservationModel(ObservationModel):
         variance = v_x.unsqueeze(-2).expand(shape).clone()  # the floor on padding: never zero
         assignments = (mask / n_sources).unsqueeze(-1).expand(*x.shape, n_sources).clone()
         return Initialization(posterior=Gaussian(mean=mean, variance=variance), assignments=assignments)
+
+
+def _power(x: Tensor) -> Tensor:
+    """``|x|²`` of complex ``x`` as ``re² + im²`` (``abs`` takes a square root first). Same shape."""
+    if not x.is_complex():
+        return x.square()
+    real = torch.view_as_real(x)
+    return real[..., 0].square() + real[..., 1].square()
 
 
 def stft_to_observations(spectrogram: Tensor, n_frames: Tensor | None = None) -> tuple[Tensor, Tensor]:

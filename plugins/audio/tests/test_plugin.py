@@ -50,7 +50,7 @@ def test_registered_through_the_entry_point() -> None:
 def test_evaluate_separation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli = _FakeCli()
     plugin.register_commands(cli)
-    assert set(cli.commands) == {"evaluate-separation", "audio-corpus"}
+    assert set(cli.commands) == {"separate", "evaluate-separation", "audio-corpus"}
     rng = np.random.default_rng(0)
     ref = tone(2.0, 16000, 220.0) * (np.sin(np.linspace(0, 12 * np.pi, 32000)) > 0)
     sf.write(tmp_path / "ref.wav", ref, 16000)

@@ -136,14 +136,18 @@ class SequenceNetwork(nn.Module, abc.ABC):
         """
         if not self.config.relative:
             return self._full_pass(prev, x, lengths, generator=generator)
-        out = self._full_pass(prev - shift_right(prev), x - prev, lengths, generator=generator)
+        steps = torch.arange(prev.shape[1], device=prev.device)[None, :, None]
+        # x_{t-2} does not exist before t = 2: no displacement there (translation invariance).
+        displacement = torch.where(steps >= 2, prev - shift_right(prev), torch.zeros_like(prev))
+        out = self._full_pass(displacement, x - prev, lengths, generator=generator)
         return out._replace(mean=None if out.mean is None else out.mean + prev)
 
     def initial_carry(self, n: int, like: Tensor) -> tuple[Tensor, ...]:
         """The recurrent state before ``t = 0`` for ``n`` sequences (each tensor ``(n, ·)``)."""
         carry = self._initial_carry(n, like)
-        if self.config.relative:  # the last input, to form displacements
-            carry = (*carry, torch.zeros(n, self.config.x_dim, dtype=like.dtype, device=like.device))
+        if self.config.relative:  # the last input and a step counter, to form displacements
+            zeros = torch.zeros(n, self.config.x_dim, dtype=like.dtype, device=like.device)
+            carry = (*carry, zeros, torch.zeros(n, 1, dtype=like.dtype, device=like.device))
         return carry
 
     def step(
@@ -167,9 +171,11 @@ class SequenceNetwork(nn.Module, abc.ABC):
         if not self.config.relative:
             return self._step(prev, z, carry, generator=generator, x=x)
         x_enc = None if x is None else x - prev
-        out = self._step(prev - carry[-1], z, carry[:-1], generator=generator, x=x_enc)
+        last, count = carry[-2], carry[-1]
+        displacement = torch.where(count >= 2, prev - last, torch.zeros_like(prev))
+        out = self._step(displacement, z, carry[:-2], generator=generator, x=x_enc)
         mean = None if out.mean is None else out.mean + prev
-        return out._replace(mean=mean, carry=(*out.carry, prev))
+        return out._replace(mean=mean, carry=(*out.carry, prev, count + 1))
 
     # -- shared logic -----------------------------------------------------------------------
 
@@ -214,6 +220,7 @@ class SequenceNetwork(nn.Module, abc.ABC):
         mask: Tensor | None = None,
         kl_weight: float = 1.0,
         sampling_prob: float = 0.0,
+        input_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> LossTerms:
         """Training loss per valid frame: reconstruction + ``kl_weight``·KL.
@@ -228,6 +235,10 @@ class SequenceNetwork(nn.Module, abc.ABC):
             Weight of the KL term (β times the warm-up factor).
         sampling_prob
             Probability of feeding the model's own prediction instead of ``x_{t-1}``.
+        input_noise
+            Denoising: the network reads ``x + σ·ε`` (recurrent and encoder inputs, network
+            units) with ``σ ~ U(0, input_noise)`` per sequence, and is scored on the clean
+            ``x``. Mimics the E-S step, where its inputs are posterior means with errors.
         generator
             Randomness for ``z`` and scheduled sampling.
         """
@@ -241,7 +252,11 @@ class SequenceNetwork(nn.Module, abc.ABC):
         recon_mask = mask.clone()
         if reference is not None:
             recon_mask[:, 0] = False  # the first frame defines the frame: always zero
-        feats = self.features(target)
+        noisy = target
+        if input_noise > 0.0:
+            level = torch.rand((n_batch, 1, 1), generator=generator, device=x.device, dtype=x.dtype) * input_noise
+            noisy = target + level * torch.randn(target.shape, generator=generator, device=x.device, dtype=x.dtype)
+        feats = self.features(noisy)
         prev = shift_right(feats)
         if sampling_prob > 0.0:
             with torch.no_grad():

@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, default=None, help="KL weight β (boxes 1, audio 0.01)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--sampling-max", type=float, default=None, help="final scheduled-sampling probability")
+    parser.add_argument(
+        "--input-noise", type=float, default=None, help="denoising input noise, max std in network units (default 0)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output")
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         ("beta", args.beta),
         ("batch_size", args.batch_size),
         ("sampling_max", args.sampling_max),
+        ("input_noise", args.input_noise),
     ):
         if value is not None:
             defaults[name] = value

@@ -17,7 +17,8 @@ Input normalisation (``normalization``)
     frame, always zero in these units, is left out of the training loss.
 
 ``relative=True`` (Gaussian decoder, no input transform) makes the networks translation
-invariant: the recurrent input at ``t`` is the displacement ``x_{t-1} − x_{t-2}``, the encoder
+invariant: the recurrent input at ``t`` is the displacement ``x_{t-1} − x_{t-2}`` (zero for
+``t < 2``), the encoder
 reads ``x_t − x_{t-1}``, and the decoder mean is a displacement from the input,
 ``μ_t = x_{t-1} + f(·)``. "Keep moving as before" is then a simple function for the network to
 learn, whatever the absolute position.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_LSTM_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def mlp(in_dim: int, hidden: tuple[int, ...]) -> tuple[nn.Module, int]:
@@ -124,5 +126,6 @@ def lstm_step(rnn: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Te
     ``x``: shape ``(batch, input)``; ``state``: ``(h, c)``, each ``(batch, hidden)``.
     Returns the new ``(h, c)``; equal to ``rnn`` over a sequence of length one.
     """
-    h, c = torch.lstm_cell(x, state, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+    w_ih, w_hh, b_ih, b_hh = (cast(Tensor, getattr(rnn, f"{name}_l0")) for name in _LSTM_WEIGHTS)
+    h, c = torch.lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh)
     return h, c

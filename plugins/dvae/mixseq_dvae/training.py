@@ -52,7 +52,11 @@ def _nonneg(instance: Any, attribute: attrs.Attribute, value: Any) -> None:  # t
 
 @attrs.frozen(kw_only=True)
 class TrainingConfig:
-    """Optimisation settings. Defaults: the MixDVAE box recipe (audio: ``lr=2e-3, beta=0.01``)."""
+    """Optimisation settings. Defaults: the MixDVAE box recipe (audio: ``lr=2e-3, beta=0.01``).
+
+    ``input_noise``: maximum standard deviation (network units) of the denoising input noise
+    (see :meth:`~mixseq_dvae.base.SequenceNetwork.loss`); 0 (default) trains on clean inputs.
+    """
 
     lr: float = attrs.field(default=1e-3, validator=_nonneg)
     batch_size: int = attrs.field(default=256, validator=_nonneg)
@@ -63,6 +67,7 @@ class TrainingConfig:
     sampling_start: int = attrs.field(default=20, validator=_nonneg)
     sampling_end: int = attrs.field(default=100, validator=_nonneg)
     sampling_max: float = attrs.field(default=1.0, validator=_nonneg)
+    input_noise: float = attrs.field(default=0.0, validator=_nonneg)
     grad_clip: float | None = None
     seed: int = 0
 
@@ -170,6 +175,7 @@ def _batch_losses(
     *,
     kl_weight: float,
     sampling_prob: float,
+    input_noise: float,
     generator: torch.Generator,
 ) -> float:
     """Mean loss per frame over ``data`` without gradients."""
@@ -178,7 +184,9 @@ def _batch_losses(
     with torch.no_grad():
         for start in range(0, data.shape[0], batch_size):
             batch = data[start : start + batch_size]
-            terms = network.loss(batch, kl_weight=kl_weight, sampling_prob=sampling_prob, generator=generator)
+            terms = network.loss(
+                batch, kl_weight=kl_weight, sampling_prob=sampling_prob, input_noise=input_noise, generator=generator
+            )
             total += float(terms.loss.detach()) * batch.shape[0] * batch.shape[1]
             frames += batch.shape[0] * batch.shape[1]
     return total / max(frames, 1)
@@ -227,7 +235,8 @@ def _load_state(path: Path, config: DVAEConfig, training: TrainingConfig) -> dic
     if saved != config:
         raise CheckpointError(f"resume: the run was started with {saved}, got {config}")
     fixed = {k: v for k, v in attrs.asdict(training).items() if k not in ("max_epochs", "patience")}
-    old = {k: v for k, v in state["training_config"].items() if k not in ("max_epochs", "patience")}
+    saved_training = {**attrs.asdict(TrainingConfig()), **state["training_config"]}  # fields added later
+    old = {k: v for k, v in saved_training.items() if k not in ("max_epochs", "patience")}
     if fixed != old:
         raise CheckpointError(f"resume: the run was started with training settings {old}, got {fixed}")
     return state
@@ -319,7 +328,9 @@ def train_dynamics(
             for start in range(0, n_train, training.batch_size):
                 batch = data.train[perm[start : start + training.batch_size]]
                 optimizer.zero_grad(set_to_none=True)
-                terms = network.loss(batch, kl_weight=kl_weight, sampling_prob=sampling, generator=gen)
+                terms = network.loss(
+                    batch, kl_weight=kl_weight, sampling_prob=sampling, input_noise=training.input_noise, generator=gen
+                )
                 terms.loss.backward()
                 if training.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(network.parameters(), training.grad_clip)
@@ -333,6 +344,7 @@ def train_dynamics(
                 training.batch_size,
                 kl_weight=training.beta,
                 sampling_prob=training.sampling_max,
+                input_noise=training.input_noise,
                 generator=val_gen,
             )
             if not math.isfinite(val):

@@ -31,11 +31,14 @@ from mixseq_mot.linking import link_detections
 from mixseq_mot.mot3t import Mot3TConfig, Mot3TDataset, build_mot3t, load_mot3t, write_mot3t
 from mixseq_mot.observation import BoxObservationModel
 from mixseq_mot.plotting import plot_tracks
+from mixseq_mot.presets import PRESETS, Tracker, TrackingPreset, get_preset, make_tracker, make_tracking_engine
 from mixseq_mot.priors import SinkhornAssignmentPrior
+from mixseq_mot.recovery import multi_start, reseed_lost_sources
 from mixseq_mot.simulate import DetectionNoise, simulate_detections
 from mixseq_mot.tracking import TrackingResult, track, warm_start
 
 __all__ = [
+    "PRESETS",
     "BoxBatch",
     "BoxObservationModel",
     "DetectionNoise",
@@ -47,6 +50,8 @@ __all__ = [
     "PaddedBoxes",
     "SequenceInfo",
     "SinkhornAssignmentPrior",
+    "Tracker",
+    "TrackingPreset",
     "TrackingResult",
     "__version__",
     "batch_sequences",
@@ -54,12 +59,17 @@ __all__ = [
     "evaluate_arrays",
     "evaluate_paths",
     "evaluate_sequences",
+    "get_preset",
     "link_detections",
     "load_mot3t",
+    "make_tracker",
+    "make_tracking_engine",
+    "multi_start",
     "plot_tracks",
     "read_mot_file",
     "read_seqinfo",
     "read_sequence",
+    "reseed_lost_sources",
     "simulate_detections",
     "to_padded",
     "track",

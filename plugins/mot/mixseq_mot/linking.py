@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mixseq.errors import ShapeError
 
-__all__ = ["LinkedTracks", "box_iou", "link_detections", "select_tracks"]
+__all__ = ["LinkedTracks", "box_iou", "greedy_match", "link_detections", "select_tracks"]
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -63,7 +63,7 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
 
 
-def _greedy_match(score: Tensor, threshold: float) -> Tensor:
+def greedy_match(score: Tensor, threshold: float) -> Tensor:
     """Greedy one-to-one matching, best score first.
 
     ``score``: shape ``(batch, rows, cols)``, below ``threshold`` = not allowed.
@@ -135,7 +135,7 @@ def link_detections(
         predicted = last + velocity * elapsed.clamp(max=max_extrapolation).unsqueeze(-1)
         iou = box_iou(predicted, det)
         iou = torch.where(active.unsqueeze(-1) & valid.unsqueeze(-2), iou, -1.0)
-        match = _greedy_match(iou, iou_threshold)  # (batch, track)
+        match = greedy_match(iou, iou_threshold)  # (batch, track)
         taken = torch.zeros(n_batch, n_obs + 1, dtype=torch.bool, device=device)
         taken.scatter_(1, torch.where(match >= 0, match, n_obs), True)
         spare = valid & ~taken[:, :n_obs]

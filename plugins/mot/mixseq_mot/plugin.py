@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mixseq.hookspecs import hookimpl
@@ -35,9 +36,17 @@ def register_assignment_priors(register: Any) -> None:
     register("sinkhorn", SinkhornAssignmentPrior)
 
 
+def run_tracking_demo(output_dir: Path, quiet: bool) -> None:
+    """The ``tracking`` part of ``mixseq demo`` (see :mod:`mixseq_mot.demo`)."""
+    from mixseq_mot.demo import run_tracking_demo as run
+
+    run(output_dir, quiet)
+
+
 @hookimpl
 def register_commands(cli: Any) -> None:
-    """``mixseq evaluate-tracks``, ``build-mot3t``, ``track`` and ``track-mot3t``."""
+    """``mixseq evaluate-tracks``, ``build-mot3t``, ``track``, ``track-mot3t``; the ``tracking`` demo."""
+    cli.add_demo("tracking", run_tracking_demo)
     cli.add_command("evaluate-tracks", help=EVALUATE_HELP, configure=configure_evaluate, run=run_evaluate)
     cli.add_command("build-mot3t", help=BUILD_HELP, configure=configure_build_mot3t, run=run_build_mot3t)
     cli.add_command("track", help=TRACK_HELP, configure=configure_track, run=run_track)

@@ -72,11 +72,18 @@ class TrackingResult:
     ``boxes``: the posterior means ``m_tn``, normalised ``xyxy``, shape
     ``(batch, time, source, 4)``; ``box_mask``: ``(batch, time, source)`` (every source
     emits a box on every valid frame); ``fit``: the engine's :class:`FitResult`.
+    ``start``: with several starts (:class:`~mixseq_mot.presets.Tracker`), the index of the
+    start kept per sequence, shape ``(batch,)``; ``reseeded``: where re-seeding lost
+    sources raised the ELBO, shape ``(batch,)``; ``variance_scale``: the factor on the
+    dynamics' predictive variance chosen per sequence, shape ``(batch,)``.
     """
 
     boxes: Tensor
     box_mask: Tensor
     fit: FitResult
+    start: Tensor | None = None
+    reseeded: Tensor | None = None
+    variance_scale: Tensor | None = None
 
 
 def track(

@@ -154,6 +154,9 @@ def _run_command(name: str, argv: list[str]) -> int:
         def add_command(self, name, *, help, configure, run):
             commands[name] = (configure, run)
 
+        def add_demo(self, name, run):
+            commands[f"demo:{name}"] = (None, run)
+
     plugin.register_commands(cli=FakeCli())
     configure, run = commands[name]
     parser = argparse.ArgumentParser(prog=f"mixseq {name}")

@@ -54,6 +54,9 @@ def _run(name: str, argv: list[str]) -> int:
         def add_command(self, name, *, help, configure, run):
             commands[name] = (configure, run)
 
+        def add_demo(self, name, run):
+            commands[f"demo:{name}"] = (None, run)
+
     plugin.register_commands(cli=FakeCli())
     configure, run = commands[name]
     parser = argparse.ArgumentParser()
