@@ -1,6 +1,7 @@
 """mixseq-dvae: dynamical VAEs (SRNN, VRNN, DKF), Deep AR and VKF dynamics for mixseq."""
 
 from mixseq_dvae._version import __version__
+from mixseq_dvae.baselines import vkf
 from mixseq_dvae.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -9,16 +10,28 @@ from mixseq_dvae.checkpoint import (
     save_checkpoint,
 )
 from mixseq_dvae.config import DeepARConfig, DKFConfig, SRNNConfig, VRNNConfig
+from mixseq_dvae.dynamics import (
+    DeepARDynamicsModel,
+    DKFDynamicsModel,
+    DVAEDynamicsModel,
+    SRNNDynamicsModel,
+    VRNNDynamicsModel,
+)
 from mixseq_dvae.models import build_network
 from mixseq_dvae.training import TrainingConfig, load_training_data, train_dynamics
 
 __all__ = [
     "Checkpoint",
     "DKFConfig",
+    "DKFDynamicsModel",
+    "DVAEDynamicsModel",
     "DeepARConfig",
+    "DeepARDynamicsModel",
     "SRNNConfig",
+    "SRNNDynamicsModel",
     "TrainingConfig",
     "VRNNConfig",
+    "VRNNDynamicsModel",
     "__version__",
     "build_network",
     "load_checkpoint",
@@ -27,4 +40,5 @@ __all__ = [
     "pretrained_names",
     "save_checkpoint",
     "train_dynamics",
+    "vkf",
 ]

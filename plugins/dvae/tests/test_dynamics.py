@@ -236,3 +236,19 @@ def test_vkf_factory() -> None:
     assert vkf(preset=None, order=1).order == 1
     with pytest.raises(InputError, match="preset"):
         vkf(preset="audio")
+
+
+@pytest.mark.skipif("srnn-mot-clean" not in __import__("mixseq_dvae").pretrained_names(), reason="not shipped")
+class TestPretrainedSRNNConformance(TestSRNNFirstBoxConformance):
+    """The shipped box model, on real boxes."""
+
+    def make_model(self):
+        return SRNNDynamicsModel(checkpoint="srnn-mot-clean")
+
+
+@pytest.mark.skipif("srnn-mot" not in __import__("mixseq_dvae").pretrained_names(), reason="not shipped")
+class TestPretrainedDenoisingSRNNConformance(TestSRNNFirstBoxConformance):
+    """The default shipped box model, on real boxes."""
+
+    def make_model(self):
+        return SRNNDynamicsModel()

@@ -56,3 +56,14 @@ def test_mot_gt_windows(tmp_path: Path) -> None:
     windows = load_mot_gt_windows(seq, n_steps=60, stride=40)
     assert windows.shape == (1, 60, 4)
     torch.testing.assert_close(windows[0, 0], torch.tensor([0.11, 0.1, 0.21, 0.5]))
+
+
+def test_filtering_rmse_runs_for_dvae_and_vkf() -> None:
+    from mixseq_dvae.baselines import vkf
+    from mixseq_dvae.dynamics import SRNNDynamicsModel
+    from mixseq_dvae.evaluate import filtering_rmse
+
+    x = boxes(3, 12)
+    for model in (vkf(), SRNNDynamicsModel(config=SMALL_CONFIGS["srnn-relative"], seed=0)):
+        out = filtering_rmse(model, x, iterations=2, generator=torch.Generator().manual_seed(0))
+        assert set(out) == {"detections", "model"} and all(math.isfinite(v) for v in out.values())
