@@ -58,55 +58,60 @@ def stop_iteration(elbo: Tensor, tolerance: float, patience: int) -> Tensor:
 
 
 def run(args: argparse.Namespace) -> str:
+    options = {"init": args.init, "assignments": args.assignments, "power_sample": args.power_sample}
     lines = ["# MixDVAE on the valid mixtures: SI-SDR over EM iterations", "",
              f"Command: `python {' '.join(sys.argv)}`  ",
-             f"{args.iterations} iterations without early stop; SI-SDR (dB) of the posterior means, mean over "
-             "sequences; the stopping rule replayed per sequence.", ""]
+             f"Options {options}; {args.iterations} EM iterations after the DVAE-init, no early stop; SI-SDR (dB) "
+             "of the posterior means, mean over sequences (iteration 0: the DVAE-init estimate); the ELBO "
+             "stopping rule replayed per sequence.", ""]
     checkpoints = args.sources.split(",")
+    offset = 1 if args.init == "mixture" else 0  # engine iterations spent on the DVAE-init
     for n_frames in args.lengths:
         mix, refs = mixture_sequences(args.mixtures, n_frames)
+        if args.limit:
+            mix, refs = mix[: args.limit], refs[: args.limit]
         recorder = _Recorder()
-        separator = Separator(checkpoints, iterations=args.iterations, tolerance=None)
+        separator = Separator(checkpoints, iterations=args.iterations, tolerance=None, **options)
         separator.engine.observation_model = separator.observation_model = recorder
         n = mix.shape[0]
-        traces, elbos, init_scores = [], [], []
+        traces, elbos = [], []
         start = time.process_time()
         for first in range(0, n, args.batch):
             wave = mix[first : first + args.batch]
+            ref = refs[first : first + args.batch]
             recorder.means.clear()
             spec = separator.stft(wave)
             out = separator.separate_spectrograms(spec, generator=separator._generator(first))
-            init = separator.separate_spectrograms(spec, iterations=0, generator=separator._generator(first))
-            ref = refs[first : first + args.batch]
-            init_scores.append(si_sdr(separator.stft.inverse(init.sources, length=wave.shape[-1]), ref))
             per_iter = [si_sdr(separator.stft.inverse(observations_to_stft(m), length=wave.shape[-1]), ref)
                         for m in recorder.means]
-            traces.append(torch.stack(per_iter))  # (iteration, batch, 2)
+            if not offset:
+                init = separator.separate_spectrograms(spec, iterations=0, generator=separator._generator(first))
+                per_iter.insert(0, si_sdr(separator.stft.inverse(init.sources, length=wave.shape[-1]), ref))
+            traces.append(torch.stack(per_iter))  # (1 + iterations, batch, 2): row 0 is the DVAE-init
             elbos.append(out.elbo.double())
         seconds = time.process_time() - start
-        trace = torch.cat(traces, dim=1)  # (iteration, n, 2)
-        elbo = torch.cat(elbos, dim=1)
-        init_score = torch.cat(init_scores)
+        trace = torch.cat(traces, dim=1)
+        elbo = torch.cat(elbos, dim=1)  # (engine iterations, n)
         mixture_score = si_sdr(mix.unsqueeze(1).expand_as(refs), refs)
         mean = trace.mean(1)
         avg = mean.mean(-1)
-        best = int(avg.argmax()) + 1
+        best = int(avg.argmax())
         lines += [f"## T = {n_frames} frames: {n} sequences ({seconds:.0f} s CPU)", "",
                   f"Mixture: speech {mixture_score[:, 0].mean():.2f}, flute {mixture_score[:, 1].mean():.2f} dB. "
-                  f"DVAE-init (0 iterations): speech {init_score[:, 0].mean():.2f}, "
-                  f"flute {init_score[:, 1].mean():.2f} dB. Best mean of the two: iteration {best}.", "",
-                  "| iteration | speech | flute | mean |", "|---|---|---|---|"]
-        shown = sorted({1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 60, args.iterations, best})
+                  f"Best mean of the two after {best} EM iteration(s).", "",
+                  "| EM iterations | speech | flute | mean |", "|---|---|---|---|"]
+        shown = sorted({0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 60, args.iterations, best})
         for i in shown:
-            if i <= mean.shape[0]:
-                lines.append(f"| {i} | {mean[i - 1, 0]:.2f} | {mean[i - 1, 1]:.2f} | {avg[i - 1]:.2f} |")
-        lines += ["", "ELBO stopping rule (cap: `--iterations` below each column's value):", "",
+            if i < mean.shape[0]:
+                lines.append(f"| {i} | {mean[i, 0]:.2f} | {mean[i, 1]:.2f} | {avg[i]:.2f} |")
+        lines += ["", "ELBO stopping rule (at most `cap` EM iterations):", "",
                   "| tolerance | patience | cap | mean stop | speech | flute | mean |", "|---|---|---|---|---|---|---|"]
         for cap in args.caps:
             for tolerance in args.tolerances:
                 for patience in args.patience:
-                    stops = stop_iteration(elbo[:cap], tolerance, patience).clamp_max(cap)
-                    chosen = trace[stops - 1, torch.arange(trace.shape[1])]  # (n, 2)
+                    stops = stop_iteration(elbo[: cap + offset], tolerance, patience) - offset
+                    stops = stops.clamp(0, cap)
+                    chosen = trace[stops, torch.arange(trace.shape[1])]  # (n, 2)
                     lines.append(f"| {tolerance:g} | {patience} | {cap} | {stops.double().mean():.1f} | "
                                  f"{chosen[:, 0].mean():.2f} | {chosen[:, 1].mean():.2f} | {chosen.mean():.2f} |")
         lines.append("")
@@ -123,6 +128,10 @@ def main() -> None:
     parser.add_argument("--patience", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--sources", default="speech,flute", help="as for mixseq separate (NAME=CHECKPOINT works)")
+    parser.add_argument("--init", choices=("mixture", "wiener"), default="mixture")
+    parser.add_argument("--assignments", choices=("uniform", "posterior"), default="uniform")
+    parser.add_argument("--power-sample", choices=("gaussian", "uniform", "mean"), default="gaussian")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many sequences per length")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=HERE / "output" / "audio_iterations.md")
     args = parser.parse_args()

@@ -144,7 +144,10 @@ class ComplexAR1DynamicsModel(DynamicsModel):
         else:
             mean_p = torch.zeros(n_batch, n_sources, n_bins, dtype=h.dtype, device=h.device)
             var_p = power.expand(n_batch, n_sources, n_bins)
-        filt_m, filt_v, pred_m, pred_v = [], [], [], []
+        filt_m: list[Tensor] = []
+        filt_v: list[Tensor] = []
+        pred_m: list[Tensor] = []
+        pred_v: list[Tensor] = []
         log_z = torch.zeros(n_batch, dtype=real, device=h.device)
         for t in range(n_steps):
             if t > 0:

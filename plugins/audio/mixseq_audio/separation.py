@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,8 +101,15 @@ class SeparationConfig:
 
     Parameters
     ----------
+    init
+        The DVAE-init. ``"mixture"`` (the paper): every source starts as the whole mixture,
+        ``η = 1/N``; E-Z runs each source's DVAE on the mixture power and one E-S step gives
+        the initial, Wiener-like estimate ``m_n = η σ²_n / (η σ²_n + v_x) · x``.
+        ``"wiener"``: each DVAE's teacher-forced variance ``σ²_n`` on the mixture power gives
+        the Wiener posterior of ``x = Σ s_n + e`` (:func:`dvae_initialization`).
     iterations
-        Most variational-EM iterations (0: the DVAE-init estimate alone; 70: the paper).
+        Most variational-EM iterations after the DVAE-init (0: the DVAE-init estimate alone;
+        70: the paper).
     tolerance, patience
         Stop once the relative ELBO change stays below ``tolerance`` for ``patience``
         iterations in a row (``tolerance=None``: always run ``iterations``).
@@ -121,6 +128,9 @@ class SeparationConfig:
         Seed of the random draws (DVAE samples); the result is deterministic given it.
     """
 
+    init: Literal["mixture", "wiener"] = attrs.field(
+        default="mixture", validator=attrs.validators.in_(("mixture", "wiener"))
+    )
     iterations: int = attrs.field(default=DEFAULT_ITERATIONS, validator=_non_negative)
     tolerance: float | None = attrs.field(default=DEFAULT_TOLERANCE, validator=_tolerance)
     patience: int = attrs.field(default=DEFAULT_PATIENCE, validator=_positive)
@@ -179,8 +189,10 @@ class SpectralSeparation:
 
     ``sources``: posterior means, shape ``(batch, source, freq, frames)``, complex.
     ``masks``: assignment probabilities ``η``, shape ``(batch, source, freq, frames)``.
-    ``elbo``: shape ``(iteration, batch)`` (empty for the DVAE-init alone).
-    ``n_iterations``: EM iterations run; ``converged``: whether the ELBO rule stopped EM.
+    ``elbo``: shape ``(iteration, batch)`` (empty for the DVAE-init alone; with
+    ``init="mixture"`` its first row is the DVAE-init step's).
+    ``n_iterations``: EM iterations run after the DVAE-init; ``converged``: whether the ELBO
+    rule stopped EM.
     """
 
     sources: Tensor
@@ -325,7 +337,7 @@ class Separator:
             observation_model=self.observation_model,
             dynamics=self.dynamics,
             assignment_prior=BinAssignmentPrior(),
-            max_iterations=max(self.config.iterations, 1),
+            max_iterations=self.config.iterations + (1 if self.config.init == "mixture" else 0) or 1,
             tolerance=self.config.tolerance,
             patience=self.config.patience,
         )
@@ -367,11 +379,16 @@ class Separator:
         obs, obs_mask = stft_to_observations(spectrogram, n_frames)
         time_mask = obs_mask[..., 0]
         generator = generator if generator is not None else self._generator(None)
-        with torch.no_grad():
-            init = dvae_initialization(self.init_models, obs, obs_mask, time_mask, self.observation_model,
-                                       assignments=self.config.assignments, generator=generator)
+        n_sources = len(self.names)
+        if self.config.init == "mixture":
+            # the DVAE-init is the engine's first iteration: E-Z on the mixture, E-S with η = 1/N
+            init = self.observation_model.initialize(obs, obs_mask, n_sources, generator=generator)
+            budget += 1
+        else:
+            with torch.no_grad():
+                init = dvae_initialization(self.init_models, obs, obs_mask, time_mask, self.observation_model,
+                                           assignments=self.config.assignments, generator=generator)
         if budget == 0:
-            n_sources = len(self.names)
             eta = init.assignments if init.assignments is not None else (
                 obs_mask.float() / n_sources).unsqueeze(-1).expand(*obs_mask.shape, n_sources)
             means, masks, elbo = init.posterior.mean, eta, torch.zeros(0, obs.shape[0])
@@ -379,10 +396,11 @@ class Separator:
         else:
             engine = self.engine if budget == self.engine.config.max_iterations else self.engine.with_config(
                 max_iterations=budget)
-            result = engine.run(obs, obs_mask, time_mask, n_sources=len(self.names), init=init,
+            result = engine.run(obs, obs_mask, time_mask, n_sources=n_sources, init=init,
                                 generator=generator, device=self.device)
             means, masks, elbo = result.posterior.mean, result.assignments, result.elbo
-            n_iter, converged = result.n_iterations, result.converged
+            n_iter = result.n_iterations - (1 if self.config.init == "mixture" else 0)
+            converged = result.converged
         sources = observations_to_stft(means)  # (batch, source, freq, frames)
         if not bool(torch.isfinite(torch.view_as_real(sources)).all()):
             raise MixseqError("separation produced non-finite values; please report this input")

@@ -40,3 +40,23 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def _tiny_checkpoint(path: Path, seed: int) -> Path:
+    from mixseq_dvae.checkpoint import save_checkpoint
+    from mixseq_dvae.config import SRNNConfig
+    from mixseq_dvae.models import build_network
+
+    config = SRNNConfig.audio(z_dim=2, rnn_dim=4, x_hidden=(8,), encoder_input_hidden=(8,), encoder_rnn_dim=4,
+                              encoder_hidden=(4,), prior_hidden=(4,), decoder_hidden=(8,))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_network(config)
+    return save_checkpoint(path, network)
+
+
+@pytest.fixture(scope="module")
+def tiny_sources(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """``["speech=<tiny.pt>", "flute=<tiny.pt>"]``: random-weight audio SRNNs."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    return [f"speech={_tiny_checkpoint(root / 'speech.pt', 1)}", f"flute={_tiny_checkpoint(root / 'flute.pt', 2)}"]

@@ -13,7 +13,6 @@ from mixseq.errors import InputError
 from mixseq_audio import commands
 
 from .conftest import tone
-from .test_separation import tiny_sources  # noqa: F401  (fixture)
 
 
 def _run(mixture: Path, out: Path, sources: list[str], *extra: str) -> int:
@@ -33,7 +32,9 @@ def _mixture(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
     return np.stack([wave, 0.5 * wave[::-1]], axis=1)
 
 
-def test_writes_one_file_per_source(tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_writes_one_file_per_source(
+    tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     sf.write(tmp_path / "mix.wav", _mixture(1.0, 16000), 16000, subtype="PCM_16")
     assert _run(tmp_path / "mix.wav", tmp_path / "out", tiny_sources, "--plot") == 0
     for name in ("speech", "flute"):
@@ -45,7 +46,7 @@ def test_writes_one_file_per_source(tmp_path: Path, tiny_sources: list[str], cap
 
 
 def test_stereo_at_another_rate_is_mixed_down_and_written_back_at_that_rate(
-    tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]  # noqa: F811
+    tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     sf.write(tmp_path / "mix.flac", _mixture(0.7, 44100, channels=2), 44100)
     _run(tmp_path / "mix.flac", tmp_path / "out", tiny_sources)
@@ -56,7 +57,7 @@ def test_stereo_at_another_rate_is_mixed_down_and_written_back_at_that_rate(
         assert rate == 44100 and data.shape == (int(0.7 * 44100),)
 
 
-def test_silence_and_clipping(tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_silence_and_clipping(tmp_path: Path, tiny_sources: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     sf.write(tmp_path / "silent.wav", np.zeros(8000, dtype=np.float32), 16000)
     _run(tmp_path / "silent.wav", tmp_path / "a", tiny_sources)
     assert "silent" in capsys.readouterr().err
@@ -68,7 +69,7 @@ def test_silence_and_clipping(tmp_path: Path, tiny_sources: list[str], capsys: p
     assert np.isfinite(sf.read(tmp_path / "b" / "flute.wav")[0]).all()
 
 
-def test_long_input_in_several_batches(tmp_path: Path, tiny_sources: list[str]) -> None:  # noqa: F811
+def test_long_input_in_several_batches(tmp_path: Path, tiny_sources: list[str]) -> None:
     sf.write(tmp_path / "long.wav", _mixture(4.0, 16000), 16000)
     _run(tmp_path / "long.wav", tmp_path / "out", tiny_sources, "--max-batch", "2")
     assert sf.info(str(tmp_path / "out" / "speech.wav")).frames == 64000
@@ -83,7 +84,7 @@ def test_long_input_in_several_batches(tmp_path: Path, tiny_sources: list[str]) 
         ("empty", "expected audio samples|soundfile can read"),
     ],
 )
-def test_bad_inputs_write_nothing(tmp_path: Path, tiny_sources: list[str], content: str, message: str) -> None:  # noqa: F811
+def test_bad_inputs_write_nothing(tmp_path: Path, tiny_sources: list[str], content: str, message: str) -> None:
     path = tmp_path / "in.wav"
     if content == "short":
         sf.write(path, _mixture(0.05, 16000), 16000)  # 800 samples: less than one STFT window
@@ -104,7 +105,7 @@ def test_unknown_source_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_leaves_no_partial_output(
-    tmp_path: Path, tiny_sources: list[str], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    tmp_path: Path, tiny_sources: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sf.write(tmp_path / "mix.wav", _mixture(0.5, 16000), 16000)
     calls = {"n": 0}
