@@ -115,6 +115,8 @@ def _configure_engine(parser: argparse.ArgumentParser) -> None:
                         help="E-W temperature (1 exact; the paper preset uses 0.008)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's; 1 is fastest for a few short sequences)")
     parser.add_argument("--json", action="store_true", help="print the overall metrics as one JSON object")
 
 
@@ -165,7 +167,13 @@ def _preset(args: argparse.Namespace) -> TrackingPreset:
 
 
 def _tracker(args: argparse.Namespace) -> Tracker:
+    from mixseq.errors import InputError
     from mixseq_mot.presets import make_tracker
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads: expected an integer >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
 
     return make_tracker(_preset(args), dynamics=args.dynamics, checkpoint=args.checkpoint,
                         dynamics_options=_dynamics_kwargs(args.dynamics_arg))

@@ -62,7 +62,8 @@ def test_default_preset_settings() -> None:
     default = get_preset("default")
     assert (default.std_ratio, default.assignment_scale, default.prior) == (0.04, 1.0, "sinkhorn")
     assert default.starts == ("first-frame", "link", "warm-start") and default.reseed
-    assert default.em.tolerance == 1e-4 and default.em.patience == 3 and default.em.max_iterations == 70
+    assert default.em.tolerance == 1e-4 and default.em.patience == 3 and default.em.max_iterations == 30
+    assert default.em.min_iterations == 5 and default.variance_scales == ()
     engine = make_tracking_engine("default", dynamics=linear(), max_iterations=9)
     assert isinstance(engine.assignment_prior, SinkhornAssignmentPrior)
     assert engine.config.max_iterations == 9 and engine.config.tolerance == 1e-4
@@ -91,7 +92,7 @@ def test_default_preset_stops_on_the_elbo_and_tracks() -> None:
     obs, mask, truth = walkers()
     tracker = make_tracker("default", dynamics=linear())
     result = tracker.track(obs, mask, n_sources=3, generator=0)
-    assert result.fit.converged and 5 <= result.fit.n_iterations < 70
+    assert result.fit.converged and 5 <= result.fit.n_iterations < 30
     assert result.boxes.shape == (2, 40, 3, 4) and result.box_mask.all()
     for b in range(2):  # every walker is covered by its own source on every frame
         for t in range(40):

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 import torch
 
-from mixseq_mot import Mot3TConfig, build_mot3t, evaluate_arrays, make_tracker, read_mot_file, read_sequence
+from mixseq_mot import (
+    Mot3TConfig,
+    build_mot3t,
+    evaluate_arrays,
+    get_preset,
+    make_tracker,
+    read_mot_file,
+    read_sequence,
+)
 from mixseq_mot.boxes import ltwh_to_normalized_xyxy
 from mixseq_mot.resample import resample_sequence
 
@@ -86,7 +95,8 @@ def test_mot15_windows_are_resolution_free(tmp_path, shared_data) -> None:
     """Real detections: TUD-Stadtmitte resampled to 1280×960 and 320×240, default preset."""
     torch.set_num_threads(1)
     source = shared_data / "mot15" / "TUD-Stadtmitte"
-    tracker = make_tracker("default", dynamics=DYNAMICS, max_iterations=12)
+    preset = attrs.evolve(get_preset("default"), starts=("first-frame", "link"))  # two starts: faster
+    tracker = make_tracker(preset, dynamics=DYNAMICS, max_iterations=6)
     results = {}
     for factor in (1.0, 2.0, 0.5):
         folder = resample_sequence(source, tmp_path / f"x{factor}" / "TUD-Stadtmitte", factor)
