@@ -265,7 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/mot_table.py " + " ".join(sys.argv[1:] if argv is None else argv)
     out = ["# MOT-3T on MOT15 (TUD-Campus, TUD-Stadtmitte)\n", f"Command: `{command.strip()}`  ",
            f"CPU threads: {torch.get_num_threads()}; py-motmetrics, IoU ≥ 0.5; N = K = 3; "
-           f"seconds per sequence on a shared 2-core machine.\n"]
+           "seconds per sequence on a shared 2-core machine (other jobs running: timings are indicative).\n",
+           "Samples: MOT-3T windows of every detector set pooled — `det/det.txt` of TUD-Campus (Faster R-CNN) "
+           "and TUD-Stadtmitte (ACF), and `det/det-frcnn.txt` of TUD-Stadtmitte (Faster R-CNN). `paper` rules: "
+           "stride 40, each object visible in every frame, detected in ≥ 65 % of the window and in its first 5 "
+           "frames. `relaxed` rules (the paper's give 7 samples at T = 60 and none at T = 120 on these two short "
+           "sequences): stride 5 and ≥ 40 %. Windows overlap, so samples are not independent; one crossing "
+           "(TUD-Stadtmitte ids 6 and 9) appears in several windows. Up to 20 triplets per window (seed 0). "
+           "EM trackers: SRNN = shipped `srnn-mot`, Deep AR = shipped `deep_ar-mot`, VKF = the `vkf` preset; "
+           "SORT and ByteTrack: `trackers` defaults at 25 fps, every detection with confidence 1, output = the "
+           "matched detections of confirmed tracks (so a miss is a FN and they have few FP). EM it. = "
+           "iterations of the main fit (a batch stops together).\n"]
     for rules in args.rules:
         for length in args.lengths:
             w = load_windows(args.data, length, rules)

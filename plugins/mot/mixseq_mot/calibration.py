@@ -36,14 +36,14 @@ def scalable_dynamics(engine: Any) -> list[DynamicsModel]:
 @contextlib.contextmanager
 def variance_scaled(models: Sequence[DynamicsModel], factor: float) -> Iterator[None]:
     """Multiply every model's ``variance_scale`` by ``factor`` inside the block; restore it after."""
-    saved = [m.variance_scale for m in models]  # type: ignore[attr-defined]
+    saved: list[float] = [float(getattr(m, "variance_scale")) for m in models]  # noqa: B009
     try:
         for model, value in zip(models, saved, strict=True):
-            model.variance_scale = value * factor  # type: ignore[attr-defined]
+            setattr(model, "variance_scale", value * factor)  # noqa: B010 - an attribute of some models only
         yield
     finally:
         for model, value in zip(models, saved, strict=True):
-            model.variance_scale = value  # type: ignore[attr-defined]
+            setattr(model, "variance_scale", value)  # noqa: B010
 
 
 def calibrate_variance_scale(
